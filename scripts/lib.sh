@@ -4,5 +4,5 @@ BUILD=${BUILD:-$top/build}
 LINUX=$BUILD/linux
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-KOUT=$BUILD/kout${KCONFIG:+-$KCONFIG}
+KOUT=${KOUT:-$BUILD/kout${KCONFIG:+-$KCONFIG}}
 export CCACHE_DIR=${CCACHE_DIR:-$BUILD/ccache}
