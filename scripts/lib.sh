@@ -5,4 +5,7 @@ LINUX=${LINUX:-$BUILD/linux}
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 KOUT=${KOUT:-$BUILD/kout${KCONFIG:+-$KCONFIG}}
+# The guest's userspace (selftests, initramfs) built from $LINUX goes to $UOUT.
+UOUT=${UOUT:-$BUILD}
+INITRAMFS=$UOUT/initramfs.cpio.gz
 export CCACHE_DIR=${CCACHE_DIR:-$BUILD/ccache}
