@@ -118,7 +118,9 @@ static int export(struct vfio_pci_device *dev, int bar, u64 size, u64 offset,
 static double fault_run(struct vfio_pci_device *dev, int bar, bool dmabuf,
 			int nr_vcpus)
 {
-	u64 size = dev->bars[bar].info.size - SZ_4K, slice = size / nr_vcpus;
+	/* 1 GiB of the BAR at most, a page into it */
+	u64 size = min_t(u64, dev->bars[bar].info.size, SZ_1G) - SZ_4K;
+	u64 slice = size / nr_vcpus;
 	struct kvm_vcpu *vcpus[MAX_VCPUS];
 	pthread_t threads[MAX_VCPUS];
 	u64 pages_before, pages;
@@ -190,7 +192,8 @@ static int bench_faults(struct vfio_pci_device *dev, int bar)
 	int i;
 
 	printf("fault-bench: 4K faults of %llu MiB of BAR%d, %ld online CPUs\n",
-	       (unsigned long long)(dev->bars[bar].info.size - SZ_4K) >> 20, bar,
+	       (unsigned long long)(min_t(u64, dev->bars[bar].info.size, SZ_1G) -
+				    SZ_4K) >> 20, bar,
 	       sysconf(_SC_NPROCESSORS_ONLN));
 	printf("fault-bench: %-6s %16s %16s %8s\n", "vCPUs", "legacy faults/s",
 	       "dma-buf faults/s", "ratio");
@@ -233,7 +236,7 @@ static double map_file(struct iommu *iommu, int fd, u64 length)
 static int bench_iommufd(struct iommu *iommu, struct vfio_pci_device *dev,
 			 int bar)
 {
-	u64 size = dev->bars[bar].info.size;
+	u64 size = min_t(u64, dev->bars[bar].info.size, SZ_1G);
 	u32 nr[] = { 1, size / SZ_4K };
 	double t0, t_export, t_map;
 	int i, fd;

@@ -120,9 +120,11 @@ int main(int argc, char *argv[])
 
 	iommu = iommu_init("iommufd");
 	dev = vfio_pci_device_init(bdf, iommu);
-	size = dev->bars[bar].info.size;
+	/* The first GiB of the BAR, however large it is */
+	size = min_t(u64, dev->bars[bar].info.size, SZ_1G);
 	reg_off = dev->bars[bar].info.offset;
-	printf("%s: %s BAR%d, %llu MiB\n", mode, bdf, bar, (unsigned long long)size >> 20);
+	printf("%s: %s BAR%d, the first %llu MiB\n", mode, bdf, bar,
+	       (unsigned long long)size >> 20);
 
 	dmabuf_fd = export_bar(dev, bar, size);
 	printf("%s: VFIO_DEVICE_FEATURE_DMA_BUF exported BAR%d as dma-buf fd %d, %lld bytes\n",

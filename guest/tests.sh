@@ -5,7 +5,7 @@ VFIO_TESTS="vfio_iommufd_setup_test vfio_pci_device_test vfio_dma_mapping_test
 	vfio_dma_mapping_mmio_test vfio_pci_driver_test vfio_pci_dmabuf_private_test"
 KVM_TESTS="set_memory_region_test guest_memfd_test pre_fault_memory_test
 	kvm_binary_stats_test vm_types_test x86/private_mem_conversions_test
-	x86/private_mem_kvm_exits_test vfio_dmabuf_test"
+	x86/private_mem_kvm_exits_test x86/vfio_dmabuf_test"
 
 # runner=ab (scripts/ab): the iommufd and VFIO suites above, then every KVM
 # selftest the build put in /tests/kvm: all of the tree's x86 TEST_GEN_PROGS.
