@@ -29,3 +29,5 @@ ab_timeout() { # test: its timeout in seconds
 	*) echo $AB_TIMEOUT ;;
 	esac
 }
+# VMMs driving the series' uAPI: vmm/<name>/run in the initramfs (TAP).
+VMM_TESTS="kvmtool"
