@@ -46,6 +46,7 @@
 #define PCI_AF_CTRL_FLR	1
 #define PAGE		4096UL
 #define TOGGLES		20
+#define SWEEP		(1ULL << 30)
 
 static char dev[300];
 static int cfg = -1;
@@ -185,7 +186,8 @@ static void close_dev(void)
 
 static double sweep(const char *name)
 {
-	uint64_t sum = 0, i, pages = bar_size / PAGE;
+	/* The first GiB: the whole BAR is 1 GiB or more, and 4K reads are slow */
+	uint64_t sum = 0, i, pages = (bar_size < SWEEP ? bar_size : SWEEP) / PAGE;
 	double t = now();
 
 	for (i = 0; i < pages; i++)
@@ -211,7 +213,7 @@ static int find_af(void)
 
 int main(int argc, char **argv)
 {
-	uint64_t answer, addr, moved, v;
+	uint64_t answer, addr, moved, v, size;
 	uint32_t cmd, lo, hi;
 	double t;
 	int i, af, bad;
@@ -228,8 +230,10 @@ int main(int argc, char **argv)
 	addr = open_dev();
 	printf("bartest: device %s BAR2 0x%" PRIx64 " size %" PRIu64 " MiB\n",
 	       dev + sizeof(PCI_DEVS), addr, bar_size >> 20);
-	check(bar_size == 1ULL << 30, "the PCI core sized BAR2 at 1 GiB");
-	check((addr & ((1ULL << 30) - 1)) == 0, "BAR2 is 1 GiB aligned");
+	size = bar_size;
+	check(size >= SWEEP && !(size & (size - 1)),
+	      "the PCI core sized BAR2 at a power of two of 1 GiB or more");
+	check((addr & (size - 1)) == 0, "BAR2 is naturally aligned");
 
 	/* The value L1 wrote through VFIO, and one for L1 to read back */
 	v = bar[0];
@@ -313,7 +317,7 @@ int main(int argc, char **argv)
 	addr = open_dev();
 	printf("bartest: after rescan BAR2 0x%" PRIx64 " size %" PRIu64 " MiB\n",
 	       addr, bar_size >> 20);
-	check(bar_size == 1ULL << 30 && addr != moved,
+	check(bar_size == size && addr != moved,
 	      "the PCI core sized BAR2 again and moved it");
 	check(bar[0] == expect && bar[1] == answer,
 	      "values right after the moves");
