@@ -30,4 +30,4 @@ ab_timeout() { # test: its timeout in seconds
 	esac
 }
 # VMMs driving the series' uAPI: vmm/<name>/run in the initramfs (TAP).
-VMM_TESTS="kvmtool"
+VMM_TESTS="kvmtool qemu"
