@@ -81,6 +81,13 @@
 #define EDU_DMA_TO_RAM	2	/* from edu's buffer to the bus address */
 #define EDU_BUF		0x40000
 #define EDU_BUF_SIZE	4096
+/*
+ * Bytes per edu DMA: less than its whole buffer. The edu model of the QEMU
+ * that runs L1 (Debian bookworm's 7.2) refuses a transfer that ends at the
+ * end of its buffer (edu_check_range() wants the end strictly inside) with
+ * hw_error(), which aborts that QEMU, L1 and all.
+ */
+#define EDU_DMA_LEN	(EDU_BUF_SIZE / 2)
 
 struct dev {
 	char path[300];
@@ -325,7 +332,7 @@ static bool edu_dma(uint64_t src, uint64_t dst, uint64_t cmd)
 
 	*(volatile uint64_t *)(r + EDU_DMA_SRC) = src;
 	*(volatile uint64_t *)(r + EDU_DMA_DST) = dst;
-	*(volatile uint64_t *)(r + EDU_DMA_CNT) = EDU_BUF_SIZE;
+	*(volatile uint64_t *)(r + EDU_DMA_CNT) = EDU_DMA_LEN;
 	*(volatile uint64_t *)(r + EDU_DMA_CMD) = cmd | EDU_DMA_RUN;
 	while (*(volatile uint64_t *)(r + EDU_DMA_CMD) & EDU_DMA_RUN)
 		if (now() - t > 30)
@@ -356,10 +363,10 @@ static void p2p_step(void)
 	check(edu_dma(pa, EDU_BUF, 0), "edu DMA from L2 RAM into its buffer");
 	check(edu_dma(EDU_BUF, ivshmem.addr + P2P_OFF, EDU_DMA_TO_RAM),
 	      "edu DMA from its buffer to ivshmem's BAR2 (peer to peer)");
-	for (i = 0; i < PAGE / 8; i++)
+	for (i = 0; i < EDU_DMA_LEN / 8; i++)
 		bad += ivshmem.map[P2P_OFF / 8 + i] != buf[i];
-	printf("l2test: p2p first word 0x%" PRIx64 ", %" PRIu64 " of %lu words differ\n",
-	       ivshmem.map[P2P_OFF / 8], bad, PAGE / 8);
+	printf("l2test: p2p first word 0x%" PRIx64 ", %" PRIu64 " of %d words differ\n",
+	       ivshmem.map[P2P_OFF / 8], bad, EDU_DMA_LEN / 8);
 	check(!bad, "the pattern edu wrote arrived in ivshmem's BAR2");
 	close_dev(&edu);
 	marker("p2p done", 3);
