@@ -17,7 +17,8 @@
  *   at BAR2+8 (L1 reads it back after QEMU exits);
  * - sweep: one read per 4K page of the BAR's first GiB, then "@@L2 sweep
  *   done" and 3 s for L1 to read KVM's page counts;
- * - toggle: memory decoding off and on TOGGLES times, the value read back
+ * - toggle: memory decoding off and on TOGGLES times (20, or $TOGGLES: L2
+ *   init's environment, from its kernel command line), the value read back
  *   after each; the time per toggle; the BAR reads NOTHING while decoding is
  *   off;
  * - reset: the PCI core resets ivshmem (sysfs reset: a secondary bus reset of
@@ -61,7 +62,7 @@
 #define PCI_COMMAND_MASTER 0x4
 #define PCI_BAR2	0x18
 #define PAGE		4096UL
-#define TOGGLES		20
+static int toggles = 20;
 #define SWEEP		(1ULL << 30)
 #define P2P_OFF		((uint64_t)1 << 20)	/* where edu writes into BAR2 */
 #define REVOKE_S	12
@@ -274,7 +275,7 @@ static void toggle_step(void)
 	int i, bad = 0, off_ok = 0;
 	double t = now();
 
-	for (i = 0; i < TOGGLES; i++) {
+	for (i = 0; i < toggles; i++) {
 		cfg_write(&ivshmem, PCI_COMMAND, cmd & ~PCI_COMMAND_MEMORY, 2);
 		cfg_write(&ivshmem, PCI_COMMAND, cmd | PCI_COMMAND_MEMORY, 2);
 		if (ivshmem.map[0] != expect)
@@ -282,7 +283,7 @@ static void toggle_step(void)
 	}
 	t = now() - t;
 	printf("l2test: decode-toggle %.0f us per toggle (%d toggles, BAR of %" PRIu64 " MiB)\n",
-	       t * 1e6 / TOGGLES, TOGGLES, ivshmem.size >> 20);
+	       t * 1e6 / toggles, toggles, ivshmem.size >> 20);
 	check(!bad, "value right after each memory decode toggle");
 
 	/* A device that does not decode does not answer */
@@ -478,6 +479,8 @@ int main(int argc, char **argv)
 	expect = strtoull(argv[1], NULL, 0);
 	answer = strtoull(argv[2], NULL, 0);
 	steps = argc > 3 ? argv[3] : NULL;
+	if (getenv("TOGGLES") && atoi(getenv("TOGGLES")) > 0)
+		toggles = atoi(getenv("TOGGLES"));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	check(find(&edu, "0x1234", "0x11e8"), "the PCI core found edu");
