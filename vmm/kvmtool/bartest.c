@@ -4,18 +4,38 @@
  * workbench's guest, with ivshmem assigned. Goes through BAR2 of the ivshmem
  * device the way a guest driver would, through the PCI core's sysfs files:
  *
- *   bartest EXPECT ANSWER
+ *   bartest MODE EXPECT ANSWER
  *
- * - reads EXPECT at BAR2+0 (L1 wrote it there through VFIO), writes ANSWER at
- *   BAR2+8 (L1 reads it back after lkvm exits), sweeps the BAR, one read per
- *   4K page;
+ * MODE quick: reads EXPECT at BAR2+0 (L1 wrote it there through VFIO) and
+ * writes ANSWER at BAR2+8 (L1 reads it back after lkvm exits).
+ *
+ * MODE full, in this order, printing "@@L2 <step>" where L1 acts:
+ * - what quick does, then sweeps the BAR (one read per 4K page of its first
+ *   GiB); "@@L2 sweep done": L1 reads KVM's page counts and lkvm's mappings;
  * - toggles memory decoding in the command register, reads the value back;
  * - resets the function through the PCI core (sysfs "reset": the emulated AF
- *   FLR), and then by writing the AF FLR bit itself with decoding left on,
- *   reading the BAR while the reset runs;
- * - moves the BAR 4 GiB up (the old address must stop answering), has the
- *   PCI core rediscover the device (remove, rescan), which sizes the BAR
- *   and moves it again, reads the values there and sweeps the BAR again.
+ *   FLR);
+ * - "@@L2 flr": L1 holds kvmtool's reset thread for HOLD seconds after its
+ *   VFIO_DEVICE_RESET returned; the function is reset by writing the AF FLR
+ *   bit with decoding on, and the BAR read meanwhile: the value must be right
+ *   and the longest read is reported (a vCPU that waits for kvmtool's reset
+ *   to complete stalls for the hold);
+ * - "@@L2 external": L1 resets the device behind kvmtool's back while the BAR
+ *   is read for 3 s: the value must be right;
+ * - two processes on two vCPUs: one reads pages of the BAR while the other
+ *   toggles memory decoding and moves the BAR away and back, 10 times: every
+ *   read must return the page's value or all-ones (the BAR not decoded),
+ *   nothing else;
+ * - moves the BAR 4 GiB up: the old address must read all-ones; has the PCI
+ *   core rediscover the device (remove, rescan), which sizes the BAR and
+ *   moves it back, reads the values there and sweeps the BAR again;
+ * - with UNBIND=1 in the environment, "@@L2 unbind": L1 takes the device back
+ *   (unbinds vfio-pci); the BAR must read all-ones soon after, and still after
+ *   a memory decoding toggle.
+ *
+ * MODE hang: reads EXPECT, then "@@L2 flr" and an AF FLR with decoding on,
+ * reading the BAR until the VM is stopped (L1 holds kvmtool's reset thread for
+ * longer than kvmtool waits for a reset).
  *
  * Prints "bartest: ok|FAIL <what>" per check and "bartest: <key> <value>"
  * figures for the L1 side; exits non-zero if a check failed.
@@ -25,12 +45,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +70,10 @@
 #define PAGE		4096UL
 #define TOGGLES		20
 #define SWEEP		(1ULL << 30)
+#define ALL_ONES	(~0ULL)
+/* Pages the reader of the concurrent test goes through, 2 MiB apart */
+#define RACE_PAGES	64
+#define RACE_ROUNDS	10
 
 static char dev[300];
 static int cfg = -1;
@@ -77,6 +104,12 @@ static void die(const char *what)
 	exit(1);
 }
 
+static void marker(const char *what)
+{
+	printf("@@L2 %s\n", what);
+	fflush(stdout);
+}
+
 static uint32_t cfg_read(int off, int len)
 {
 	uint32_t v = 0;
@@ -94,11 +127,9 @@ static void cfg_write(int off, uint32_t v, int len)
 
 static int sysfs_write(const char *file, const char *val)
 {
-	char path[400];
 	int fd, ret = 0;
 
-	snprintf(path, sizeof(path), "%s", file);
-	fd = open(path, O_WRONLY);
+	fd = open(file, O_WRONLY);
 	if (fd < 0 || write(fd, val, strlen(val)) != (ssize_t)strlen(val))
 		ret = -1;
 	if (fd >= 0)
@@ -211,20 +242,151 @@ static int find_af(void)
 	return 0;
 }
 
+/*
+ * Read BAR2+0 for the given time: count the reads that did not return the
+ * expected value, and return the longest single read.
+ */
+static double read_for(double seconds, uint64_t *reads, uint64_t *bad)
+{
+	double t = now(), t0, longest = 0;
+
+	*reads = *bad = 0;
+	while (now() - t < seconds) {
+		t0 = now();
+		if (bar[0] != expect)
+			(*bad)++;
+		t0 = now() - t0;
+		if (t0 > longest)
+			longest = t0;
+		(*reads)++;
+	}
+	return longest;
+}
+
+static double env_double(const char *name, double def)
+{
+	const char *v = getenv(name);
+
+	return v ? atof(v) : def;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/*
+ * One vCPU reads pages of the BAR while the other toggles memory decoding and
+ * moves the BAR away and back: each read returns the page's value, or
+ * all-ones while the BAR is not decoded at this address, nothing else.
+ */
+static void concurrent_moves(uint64_t addr)
+{
+	uint64_t snap[RACE_PAGES], moved = addr + (4ULL << 30);
+	uint64_t stride = 2ULL << 20, i;
+	/* stop; then the reader's reads, all-ones, wrong values */
+	volatile uint64_t *shared;
+	cpu_set_t all;
+	int status, round;
+	uint32_t cmd;
+	pid_t child;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		printf("bartest: concurrent moves need 2 vCPUs, skipped\n");
+		return;
+	}
+	if (RACE_PAGES * stride > bar_size)
+		stride = bar_size / RACE_PAGES;
+	for (i = 0; i < RACE_PAGES; i++)
+		snap[i] = bar[i * stride / 8];
+
+	shared = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED)
+		die("mmap");
+	sched_getaffinity(0, sizeof(all), &all);
+
+	child = fork();
+	if (child < 0)
+		die("fork");
+	if (!child) {
+		pin(1);
+		while (!shared[0]) {
+			for (i = 0; i < RACE_PAGES; i++) {
+				uint64_t v = bar[i * stride / 8];
+
+				shared[1]++;
+				if (v == ALL_ONES && snap[i] != ALL_ONES)
+					shared[2]++;
+				else if (v != snap[i])
+					shared[3]++;
+			}
+		}
+		_exit(0);
+	}
+	pin(0);
+
+	cmd = cfg_read(PCI_COMMAND, 2);
+	for (round = 0; round < RACE_ROUNDS; round++) {
+		usleep(20000);
+		cfg_write(PCI_COMMAND, cmd & ~PCI_COMMAND_MEMORY, 2);
+		usleep(20000);
+		cfg_write(PCI_COMMAND, cmd | PCI_COMMAND_MEMORY, 2);
+		usleep(20000);
+		cfg_write(PCI_BAR2 + 4, moved >> 32, 4);
+		usleep(20000);
+		cfg_write(PCI_BAR2 + 4, addr >> 32, 4);
+	}
+	usleep(20000);
+	shared[0] = 1;
+	waitpid(child, &status, 0);
+	sched_setaffinity(0, sizeof(all), &all);
+
+	printf("bartest: concurrent-moves %d rounds, %" PRIu64 " reads on the other vCPU: %" PRIu64 " all-ones, %" PRIu64 " wrong\n",
+	       RACE_ROUNDS, shared[1], shared[2], shared[3]);
+	check(shared[1] > 0 && shared[3] == 0,
+	      "reads on a second vCPU while the BAR moves and stops decoding: the value or all-ones");
+	check(bar[0] == expect, "value right after the concurrent moves");
+	munmap((void *)shared, PAGE);
+}
+
+static int mode_hang(void)
+{
+	uint64_t reads, bad;
+	int af = find_af();
+
+	check(af, "the device has an AF capability with FLR");
+	if (!af)
+		return 1;
+	marker("flr");
+	sleep(2);
+	cfg_write(af + PCI_AF_CTRL, PCI_AF_CTRL_FLR, 1);
+	/* kvmtool is expected to stop the VM meanwhile */
+	read_for(120, &reads, &bad);
+	printf("bartest: the VM still runs after 120 s\n");
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
-	uint64_t answer, addr, moved, v, size;
+	uint64_t answer, addr, moved, v, size, reads, bad;
 	uint32_t cmd, lo, hi;
-	double t;
-	int i, af, bad;
+	double t, hold, longest;
+	int i, af;
 	char path[400];
+	const char *mode;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: bartest EXPECT ANSWER\n");
+	if (argc != 4) {
+		fprintf(stderr, "usage: bartest quick|full|hang EXPECT ANSWER\n");
 		return 2;
 	}
-	expect = strtoull(argv[1], NULL, 0);
-	answer = strtoull(argv[2], NULL, 0);
+	mode = argv[1];
+	expect = strtoull(argv[2], NULL, 0);
+	answer = strtoull(argv[3], NULL, 0);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	addr = open_dev();
@@ -239,12 +401,15 @@ int main(int argc, char **argv)
 	v = bar[0];
 	printf("bartest: read 0x%" PRIx64 " at BAR2+0, expected 0x%" PRIx64 "\n", v, expect);
 	check(v == expect, "read the value L1 wrote through VFIO");
+	if (!strcmp(mode, "hang"))
+		return mode_hang();
 	bar[1] = answer;
+	if (!strcmp(mode, "quick"))
+		goto out;
 
 	sweep("sweep");
 	/* L1 reads KVM's page counts now: the BAR as the first sweep mapped it */
-	printf("@@L2 sweep done\n");
-	fflush(stdout);
+	marker("sweep done");
 	sleep(3);
 
 	/* Memory decoding off and on again: the value must come back */
@@ -271,34 +436,44 @@ int main(int argc, char **argv)
 	check(!i, "the PCI core reset the device (sysfs reset)");
 	check(bar[0] == expect, "value right after the reset");
 
-	/* FLR with decoding left on, reading the BAR while the reset runs */
+	/*
+	 * FLR with decoding left on, reading the BAR while the reset runs. L1
+	 * holds kvmtool's reset thread for HOLD seconds once the reset itself
+	 * is done: a vCPU that waits for kvmtool's reset stalls that long.
+	 */
 	af = find_af();
 	check(af, "the device has an AF capability with FLR");
 	if (af) {
-		uint64_t reads = 0;
-
-		bad = 0;
-		t = now();
+		hold = env_double("HOLD", 0);
+		marker("flr");
+		sleep(2);
 		cfg_write(af + PCI_AF_CTRL, PCI_AF_CTRL_FLR, 1);
-		while (now() - t < 0.5) {
-			if (bar[0] != expect)
-				bad++;
-			reads++;
-		}
+		longest = read_for(hold + 1, &reads, &bad);
 		/* Config space is held off until the reset has completed */
 		cfg_read(PCI_COMMAND, 2);
-		printf("bartest: flr-under-access %" PRIu64 " reads in %.3f s\n",
-		       reads, now() - t);
+		printf("bartest: flr-under-access %" PRIu64 " reads, the longest %.3f s (kvmtool's reset held %.1f s)\n",
+		       reads, longest, hold);
+		printf("bartest: flr-stall %.3f s\n", longest);
 		check(!bad && bar[0] == expect,
 		      "value right while and after an FLR with decoding on");
 	}
 
+	/* Reset by someone else than kvmtool, while the BAR is read */
+	marker("external");
+	longest = read_for(3, &reads, &bad);
+	printf("bartest: external-reset %" PRIu64 " reads, the longest %.3f s\n",
+	       reads, longest);
+	check(!bad && bar[0] == expect,
+	      "value right while the device is reset behind kvmtool's back");
+
+	concurrent_moves(addr);
+
 	/*
 	 * Move the BAR 4 GiB up, with memory decoding on, the upper half last:
-	 * the device must no longer answer at the old address. Then have the
-	 * PCI core rediscover the device: it sizes BAR2 again and assigns it
-	 * an address of its own (the lowest free one, i.e. the original one),
-	 * a second move.
+	 * the device must no longer answer at the old address, which reads
+	 * all-ones as nothing decodes it. Then have the PCI core rediscover the
+	 * device: it sizes BAR2 again and assigns it an address of its own
+	 * (the lowest free one, i.e. the original one), a second move.
 	 */
 	moved = addr + (4ULL << 30);
 	lo = cfg_read(PCI_BAR2, 4);
@@ -309,7 +484,7 @@ int main(int argc, char **argv)
 	      "BAR2 reads back at its new address");
 	v = bar[0];
 	printf("bartest: read 0x%" PRIx64 " at the old address\n", v);
-	check(v != expect, "the device no longer answers at the old address");
+	check(v == ALL_ONES, "the old address reads all-ones after the move");
 	close_dev();
 	snprintf(path, sizeof(path), "%s/remove", dev);
 	check(!sysfs_write(path, "1"), "removed the device from the PCI core");
@@ -322,8 +497,25 @@ int main(int argc, char **argv)
 	check(bar[0] == expect && bar[1] == answer,
 	      "values right after the moves");
 	sweep("sweep-moved");
+
+	/* The host takes the device back: the BAR stops decoding */
+	if (getenv("UNBIND") && atoi(getenv("UNBIND"))) {
+		marker("unbind");
+		t = now();
+		while ((v = bar[0]) != ALL_ONES && now() - t < 30)
+			usleep(1000);
+		printf("bartest: unbind all-ones after %.3f s (last read 0x%" PRIx64 ")\n",
+		       now() - t, v);
+		check(v == ALL_ONES, "the BAR reads all-ones once the host took the device back");
+		cmd = cfg_read(PCI_COMMAND, 2);
+		cfg_write(PCI_COMMAND, cmd & ~PCI_COMMAND_MEMORY, 2);
+		cfg_write(PCI_COMMAND, cmd | PCI_COMMAND_MEMORY, 2);
+		check(bar[0] == ALL_ONES && bar[1] == ALL_ONES,
+		      "the BAR still reads all-ones after a decode toggle");
+	}
 	close_dev();
 
+out:
 	printf("bartest: done, %s\n", failed ? "FAILED" : "all ok");
 	return failed;
 }
