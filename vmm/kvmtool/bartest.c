@@ -15,6 +15,13 @@
  * - toggles memory decoding in the command register, reads the value back;
  * - resets the function through the PCI core (sysfs "reset": the emulated AF
  *   FLR);
+ * - with SLOTRETRY=1 in the environment, "@@L2 slot-retry": L1 makes
+ *   kvmtool's creations of BAR2's memory slot fail (poke slot) while L2
+ *   toggles memory decoding 4 times: interrupted once by a signal (EINTR),
+ *   refused for 0.5 s (ENODEV), refused until kvmtool gives up (ENODEV,
+ *   10 s), then not at all. The value must be right after the first two and
+ *   the last; after the third, turning decoding on returns once kvmtool gave
+ *   up, and the BAR reads all-ones;
  * - "@@L2 flr": L1 holds kvmtool's reset thread for HOLD seconds after its
  *   VFIO_DEVICE_RESET returned; the function is reset by writing the AF FLR
  *   bit with decoding on, and the BAR read meanwhile: the value must be right
@@ -354,6 +361,41 @@ static void concurrent_moves(uint64_t addr)
 	munmap((void *)shared, PAGE);
 }
 
+/*
+ * Memory decoding off and on 4 times while L1 makes kvmtool's slot creations
+ * fail: kvmtool retries on EINTR and, for up to 10 s, on ENODEV, then leaves
+ * the BAR undecoded until the guest turns decoding on again.
+ */
+static void slot_retry(void)
+{
+	static const char *const what[] = {
+		"value right after a slot creation interrupted by a signal (EINTR)",
+		"value right after a slot creation refused for 0.5 s (ENODEV)",
+		"decoding on returned after kvmtool gave up on a slot refused for 10 s (ENODEV), the BAR reads all-ones",
+		"value right once decoding was turned on again",
+	};
+	uint32_t cmd = cfg_read(PCI_COMMAND, 2);
+	uint64_t v;
+	double t;
+	int i;
+
+	marker("slot-retry");
+	sleep(2);
+	for (i = 0; i < 4; i++) {
+		cfg_write(PCI_COMMAND, cmd & ~PCI_COMMAND_MEMORY, 2);
+		t = now();
+		cfg_write(PCI_COMMAND, cmd | PCI_COMMAND_MEMORY, 2);
+		t = now() - t;
+		v = bar[0];
+		printf("bartest: slot-retry toggle %d: decoding on took %.3f s, read 0x%" PRIx64 "\n",
+		       i + 1, t, v);
+		if (i == 2)
+			check(v == ALL_ONES && t >= 9 && t < 13, what[i]);
+		else
+			check(v == expect, what[i]);
+	}
+}
+
 static int mode_hang(void)
 {
 	uint64_t reads, bad;
@@ -435,6 +477,9 @@ int main(int argc, char **argv)
 	printf("bartest: reset %.3f s\n", t);
 	check(!i, "the PCI core reset the device (sysfs reset)");
 	check(bar[0] == expect, "value right after the reset");
+
+	if (getenv("SLOTRETRY") && atoi(getenv("SLOTRETRY")))
+		slot_retry();
 
 	/*
 	 * FLR with decoding left on, reading the BAR while the reset runs. L1

@@ -16,6 +16,19 @@
  *	device is back, but for kvmtool the reset completes SECONDS later (or
  *	never, if lkvm gives up first). Prints when it held and let go.
  *
+ *   poke slot PID COMM ERRNO:SECONDS...
+ *	Make lkvm's thread COMM see its creations of memory slots above 4 GiB
+ *	(the BARs' slots, KVM_SET_USER_MEMORY_REGION or ..._REGION2 with a
+ *	size) fail, as KVM answers them while a signal is pending (EINTR) or
+ *	while the exporter of a dma-buf holds the memory off (ENODEV), in
+ *	phases. A phase starts at the next creation: that creation, and the
+ *	ones that follow for SECONDS, fail with ERRNO without reaching KVM
+ *	(SECONDS 0: the first one only; -1: until the thread runs the guest
+ *	again, at most 15 s). The next creation reaches KVM. Prints, per phase,
+ *	how many creations failed and whether the thread ran the guest
+ *	(KVM_RUN) before it created the slot again, i.e. whether kvmtool
+ *	retried or gave up, then lets the thread go after the last phase.
+ *
  *   poke nocap CAP PROGRAM ARGS...
  *	Run PROGRAM with the first KVM_CHECK_EXTENSION(CAP) of its main
  *	thread answered 0, as by a kernel without the capability, then leave
@@ -202,6 +215,179 @@ static int cmd_hold(pid_t pid, const char *comm, double seconds)
 	return 0;
 }
 
+struct slot_phase {
+	const char *name;
+	int err;
+	double seconds;
+};
+
+/*
+ * The memory slot that the ioctl at this syscall-entry stop creates: its guest
+ * address, or 0 if it is no creation of a slot above 4 GiB.
+ */
+static unsigned long long slot_creation(pid_t tid, struct __ptrace_syscall_info *info)
+{
+	unsigned long addr = info->entry.args[2];
+	struct kvm_userspace_memory_region mem;
+	long words[sizeof(mem) / sizeof(long)];
+	unsigned int i;
+
+	if (info->entry.nr != SYS_ioctl ||
+	    (info->entry.args[1] != KVM_SET_USER_MEMORY_REGION &&
+	     info->entry.args[1] != KVM_SET_USER_MEMORY_REGION2))
+		return 0;
+	/*
+	 * The first version's fields open the second's. PTRACE_PEEKDATA: the
+	 * workbench's kernel has no process_vm_readv().
+	 */
+	for (i = 0; i < sizeof(mem) / sizeof(long); i++) {
+		errno = 0;
+		words[i] = ptrace(PTRACE_PEEKDATA, tid, addr + i * sizeof(long), 0);
+		if (errno)
+			die("PTRACE_PEEKDATA");
+	}
+	memcpy(&mem, words, sizeof(mem));
+	if (!mem.memory_size || mem.guest_phys_addr < (1ULL << 32))
+		return 0;
+	return mem.guest_phys_addr;
+}
+
+static void on_alarm(int sig)
+{
+}
+
+static int cmd_slot(pid_t pid, const char *comm, char **specs, int nr)
+{
+	struct __ptrace_syscall_info info;
+	pid_t tid = find_thread(pid, comm);
+	struct slot_phase *phase;
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct user_regs_struct regs;
+	/* per phase */
+	int cur = 0, failed = 0, runs = 0;
+	double t0 = 0, last_fail = 0, gave_up = 0;
+	bool in_phase = false, inject = false, observe = false;
+	unsigned long long gpa;
+	int status, sig, i;
+	char *colon;
+
+	phase = calloc(nr, sizeof(*phase));
+	for (i = 0; i < nr; i++) {
+		colon = strchr(specs[i], ':');
+		if (!colon)
+			goto usage;
+		*colon = 0;
+		phase[i].name = specs[i];
+		phase[i].seconds = atof(colon + 1);
+		if (!strcmp(specs[i], "EINTR"))
+			phase[i].err = EINTR;
+		else if (!strcmp(specs[i], "ENODEV"))
+			phase[i].err = ENODEV;
+		else if (!strcmp(specs[i], "ENXIO"))
+			phase[i].err = ENXIO;
+		else
+			goto usage;
+	}
+
+	/* No phase ends without a bound: give up after 120 s */
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(120);
+
+	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD))
+		die("PTRACE_SEIZE");
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0))
+		die("PTRACE_INTERRUPT");
+	printf("poke: watching %s (%d) for slot creations above 4 GiB\n", comm, tid);
+
+	while (cur < nr) {
+		if (waitpid(tid, &status, __WALL) < 0) {
+			if (errno == EINTR) {
+				printf("poke: phase %d %s: not done after 120 s, letting %s go\n",
+				       cur + 1, phase[cur].name, comm);
+				break;
+			}
+			die("waitpid");
+		}
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			printf("poke: %s exited\n", comm);
+			return 1;
+		}
+		sig = 0;
+		if (WSTOPSIG(status) == (SIGTRAP | 0x80) && syscall_info(tid, &info)) {
+			if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+				if (info.entry.nr == SYS_ioctl && info.entry.args[1] == KVM_RUN &&
+				    in_phase && !observe) {
+					if (!runs)
+						gave_up = last_fail - t0;
+					runs++;
+				}
+				gpa = slot_creation(tid, &info);
+				if (gpa && !in_phase) {
+					in_phase = true;
+					failed = runs = 0;
+					t0 = now();
+				}
+				if (gpa) {
+					double t = now() - t0;
+					bool more = !failed ||
+						(phase[cur].seconds > 0 && t < phase[cur].seconds) ||
+						(phase[cur].seconds < 0 && !runs && t < 15);
+
+					if (more) {
+						/* Skip the ioctl: it fails at the exit stop */
+						if (ptrace(PTRACE_GETREGS, tid, 0, &regs))
+							die("PTRACE_GETREGS");
+						regs.orig_rax = -1;
+						if (ptrace(PTRACE_SETREGS, tid, 0, &regs))
+							die("PTRACE_SETREGS");
+						inject = true;
+						failed++;
+						last_fail = now();
+					} else {
+						observe = true;
+						printf("poke: phase %d %s: %d creations of the slot at 0x%llx failed over %.3f s; %s, %.3f s after the first\n",
+						       cur + 1, phase[cur].name, failed, gpa, last_fail - t0,
+						       runs ? "the thread ran the guest before it created the slot again" :
+							      "retried before the guest ran again",
+						       t);
+						if (runs)
+							printf("poke: phase %d %s: the thread stopped retrying %.3f s after the first failure (%d KVM_RUN before the next creation)\n",
+							       cur + 1, phase[cur].name, gave_up, runs);
+					}
+				}
+			} else if (info.op == PTRACE_SYSCALL_INFO_EXIT) {
+				if (inject) {
+					if (ptrace(PTRACE_GETREGS, tid, 0, &regs))
+						die("PTRACE_GETREGS");
+					regs.rax = -phase[cur].err;
+					if (ptrace(PTRACE_SETREGS, tid, 0, &regs))
+						die("PTRACE_SETREGS");
+					inject = false;
+				} else if (observe) {
+					printf("poke: phase %d %s: the next creation returned %lld\n",
+					       cur + 1, phase[cur].name, (long long)info.exit.rval);
+					observe = in_phase = false;
+					cur++;
+				}
+			}
+		} else if (!(status >> 16) && WSTOPSIG(status) != SIGTRAP) {
+			sig = WSTOPSIG(status);
+		}
+		if (cur < nr && ptrace(PTRACE_SYSCALL, tid, 0, sig))
+			die("PTRACE_SYSCALL");
+		if (cur >= nr && ptrace(PTRACE_DETACH, tid, 0, sig))
+			die("PTRACE_DETACH");
+	}
+	if (cur < nr)
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+	printf("poke: let %s go\n", comm);
+	return cur < nr;
+
+usage:
+	fprintf(stderr, "poke: phases are ERRNO:SECONDS, ERRNO one of EINTR, ENODEV, ENXIO\n");
+	return 2;
+}
+
 static int cmd_nocap(unsigned long cap, char **argv)
 {
 	struct __ptrace_syscall_info info;
@@ -275,8 +461,11 @@ int main(int argc, char **argv)
 		return cmd_reset(atoi(argv[2]));
 	if (argc == 5 && !strcmp(argv[1], "hold"))
 		return cmd_hold(atoi(argv[2]), argv[3], atof(argv[4]));
+	if (argc >= 5 && !strcmp(argv[1], "slot"))
+		return cmd_slot(atoi(argv[2]), argv[3], argv + 4, argc - 4);
 	if (argc >= 4 && !strcmp(argv[1], "nocap"))
 		return cmd_nocap(strtoul(argv[2], NULL, 0), argv + 3);
-	fprintf(stderr, "usage: poke reset PID | hold PID COMM SECONDS | nocap CAP PROGRAM ARGS...\n");
+	fprintf(stderr, "usage: poke reset PID | hold PID COMM SECONDS | slot PID COMM ERRNO:SECONDS... |\n"
+			"       nocap CAP PROGRAM ARGS...\n");
 	return 2;
 }
