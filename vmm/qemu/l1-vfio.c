@@ -34,44 +34,7 @@
 #define SYS_pidfd_getfd 438
 #endif
 
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
-
-static int group_device(const char *bdf)
-{
-	struct vfio_group_status status = { .argsz = sizeof(status) };
-	char path[256], link[256];
-	int container, group, device;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		die(path);
-	link[n] = 0;
-	snprintf(path, sizeof(path), "/dev/vfio/%s", basename(link));
-
-	container = open("/dev/vfio/vfio", O_RDWR);
-	if (container < 0)
-		die("/dev/vfio/vfio");
-	group = open(path, O_RDWR);
-	if (group < 0)
-		die(path);
-	if (ioctl(group, VFIO_GROUP_GET_STATUS, &status) ||
-	    !(status.flags & VFIO_GROUP_FLAGS_VIABLE))
-		die("group not viable");
-	if (ioctl(group, VFIO_GROUP_SET_CONTAINER, &container))
-		die("VFIO_GROUP_SET_CONTAINER");
-	if (ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
-		die("VFIO_SET_IOMMU");
-	device = ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf);
-	if (device < 0)
-		die("VFIO_GROUP_GET_DEVICE_FD");
-	return device;
-}
+#include "../vfio-group.h"
 
 static struct vfio_region_info region(int device, unsigned int index)
 {
@@ -90,7 +53,7 @@ static int bar(int argc, char **argv)
 
 	if (argc != 5 && argc != 6)
 		return 2;
-	device = group_device(argv[2]);
+	device = vfio_group_device(argv[2]);
 	info = region(device, strtoul(argv[3], NULL, 0));
 	off = strtoull(argv[4], NULL, 0);
 	if (off + 8 > info.size) {
