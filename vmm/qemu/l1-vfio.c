@@ -36,40 +36,11 @@
 
 #include "../vfio-group.h"
 
-static struct vfio_region_info region(int device, unsigned int index)
-{
-	struct vfio_region_info info = { .argsz = sizeof(info), .index = index };
-
-	if (ioctl(device, VFIO_DEVICE_GET_REGION_INFO, &info))
-		die("VFIO_DEVICE_GET_REGION_INFO");
-	return info;
-}
-
 static int bar(int argc, char **argv)
 {
-	struct vfio_region_info info;
-	uint64_t off, val;
-	int device;
-
 	if (argc != 5 && argc != 6)
 		return 2;
-	device = vfio_group_device(argv[2]);
-	info = region(device, strtoul(argv[3], NULL, 0));
-	off = strtoull(argv[4], NULL, 0);
-	if (off + 8 > info.size) {
-		fprintf(stderr, "offset 0x%" PRIx64 " beyond the region\n", off);
-		return 1;
-	}
-	if (argc == 6) {
-		val = strtoull(argv[5], NULL, 0);
-		if (pwrite(device, &val, 8, info.offset + off) != 8)
-			die("write");
-	} else {
-		if (pread(device, &val, 8, info.offset + off) != 8)
-			die("read");
-		printf("0x%" PRIx64 "\n", val);
-	}
-	return 0;
+	return vfio_bar_word(argc - 2, argv + 2);
 }
 
 /* The VMM's fd of the device's VFIO cdev, copied into this process */
@@ -132,7 +103,7 @@ static int decode(int argc, char **argv)
 	if (argc != 5)
 		return 2;
 	device = vmm_device(atoi(argv[2]), argv[3]);
-	cfg = region(device, VFIO_PCI_CONFIG_REGION_INDEX);
+	cfg = vfio_region(device, VFIO_PCI_CONFIG_REGION_INDEX);
 	if (pread(device, &cmd, 2, cfg.offset + 4) != 2)
 		die("read command");
 	if (!strcmp(argv[4], "on"))
